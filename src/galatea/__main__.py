@@ -1,0 +1,5 @@
+"""`python -m galatea` runs the command line."""
+
+from galatea.cli.main import main
+
+main()

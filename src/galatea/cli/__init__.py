@@ -1,0 +1,1 @@
+"""The terminal front end: Typer commands that parse, call one service and present."""

@@ -1,0 +1,1 @@
+"""The pure domain: characters, lorebooks, personas, chats and prompt assembly (stdlib only)."""

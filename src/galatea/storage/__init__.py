@@ -1,0 +1,2 @@
+"""Persistence: SQLAlchemy tables, repositories that return core objects, the unit of work
+and the Alembic migrations."""

@@ -1,0 +1,1 @@
+"""Pure ASGI middleware: the checks every request passes before any route sees it."""
