@@ -23,6 +23,7 @@ Figure = dict[str, Any]
 BenchmarkFunction = Callable[..., list[Figure]]
 
 BENCHMARKS: dict[str, str] = {
+    "cards": "benchmarks.cards:run",
     "engine": "benchmarks.engine:run",
     "fairness": "benchmarks.fairness:run",
     "platform": "benchmarks.platform:run",
@@ -115,6 +116,15 @@ def run_benchmark(names: list[str], *, as_json: bool, **options: Any) -> None:
             typer.echo(format_figures(figures))
     if as_json:
         typer.echo(json.dumps(collected))
+
+
+@app.command("cards")
+def cards(
+    as_json: bool = JsonOption,
+    quick: bool = typer.Option(False, "--quick", help="Three imports per card instead of nine."),
+) -> None:
+    """Importing a 3 MB PNG card (large lorebook, large avatar) against reading its JSON."""
+    run_benchmark(["cards"], as_json=as_json, quick=quick)
 
 
 @app.command("engine")

@@ -136,9 +136,7 @@ class OutputGuard:
         return limit
 
     def _ends_with_possible_match(self, text: str) -> bool:
-        return bool(
-            self._ends_with_banned_prefix(text) or partial_stop_length(text, self._stops)
-        )
+        return bool(self._ends_with_banned_prefix(text) or partial_stop_length(text, self._stops))
 
     def _token_index(self, char: int) -> int:
         """The generated token whose bytes complete the character at index `char`."""
