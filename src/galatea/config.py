@@ -163,7 +163,8 @@ class BackendSettings(BaseModel):
         default=None, ge=16, description="Context window, where the server does not report it."
     )
     route: Literal["completions", "chat"] = Field(
-        default="completions", description="completions (text prompts) or chat."
+        default="completions",
+        description="completions (text prompts) or chat (the conversation as messages).",
     )
     stream: bool = Field(default=True, description="Stream tokens as they come.")
     slots: int = Field(

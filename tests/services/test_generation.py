@@ -54,6 +54,16 @@ async def test_request_carries_the_prompt_stops_reply_budget_and_chat_key() -> N
     assert request.cache_key == "c1"
     assert set(prepared.prompt.stop_strings) <= set(request.stop)
     assert "\nSam:" in request.stop
+    # For servers that apply their own chat template: the same prompt as a conversation.
+    assert [m.role for m in request.messages] == [
+        "system",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+    ]
+    assert "Ava is a cheerful botanist" in request.messages[0].content
+    assert request.messages[-1].content == "You: message number 3 about ferns and mosses"
 
 
 async def test_the_models_own_template_is_the_default_unless_it_is_chatml() -> None:

@@ -15,6 +15,14 @@ from galatea.inference.params import SamplingParams
 FinishReason = Literal["stop", "length", "cancelled", "error"]
 
 
+@dataclass(slots=True, frozen=True)
+class PromptMessage:
+    """One message of a prompt given as a conversation (system, user or assistant)."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
 @dataclass(slots=True)
 class GenerationRequest:
     """One completion to produce from a prompt."""
@@ -34,6 +42,10 @@ class GenerationRequest:
     """Names the conversation (chat id) so its KV cache can be reused next turn."""
     priority: int = 0
     """Higher runs earlier where a backend queues."""
+    messages: tuple[PromptMessage, ...] = ()
+    """The same prompt as a conversation, for a backend that applies the model's chat template
+    itself (the chat route of an OpenAI-compatible server); without it, such a backend gets the
+    prompt text as one user message. Backends that take text ignore it."""
 
 
 @dataclass(slots=True, frozen=True)

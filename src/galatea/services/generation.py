@@ -25,6 +25,7 @@ from galatea.inference.backend import (
     GenerationEvent,
     GenerationRequest,
     ModelInfo,
+    PromptMessage,
     TextBackend,
     TextDelta,
     Tokenizer,
@@ -142,6 +143,7 @@ class PromptBuilder:
         stops = tuple(dict.fromkeys((*prompt.stop_strings, f"\n{request.persona.name}:")))
         generation = GenerationRequest(
             prompt=prompt.text,
+            messages=tuple(PromptMessage(m.role, m.content) for m in prompt.messages),
             sampling=settings.sampling,
             max_tokens=reply,
             stop=stops,

@@ -126,6 +126,30 @@ def test_the_newest_message_can_be_continued() -> None:
     assert prompt.text.index("Be brief.") < prompt.text.index(history[-1].text)
 
 
+def test_the_prompt_also_comes_as_chat_messages_without_template_markers() -> None:
+    history = make_history(4)
+    history.append(Message("user", "Sam", "And another thing.", parent_id=history[-1].id))
+    prompt = assemble(history, post_history_instructions="Be brief.")
+    roles = [m.role for m in prompt.messages]
+    assert roles == ["system", "assistant", "user", "assistant", "user", "system"]
+    assert "Aria keeps" in prompt.messages[0].content
+    assert prompt.messages[1].content == f"Aria: {history[0].text}"
+    # Two user messages in a row become one, for servers that want roles to alternate.
+    assert prompt.messages[4].content == f"Sam: {history[3].text}\n\nSam: And another thing."
+    assert prompt.messages[-1].content == "Be brief."
+    assert not any("<|im_" in m.content for m in prompt.messages)
+
+
+def test_chat_messages_hold_only_the_history_that_was_kept() -> None:
+    history = make_history(60, words=20)
+    prompt = assemble(history, context_length=400, reply_reserve=50)
+    kept = history[prompt.history_start :]
+    assert prompt.history_start > 0
+    contents = "\n".join(m.content for m in prompt.messages)
+    assert history[prompt.history_start - 1].text not in contents
+    assert all(message.text in contents for message in kept)
+
+
 def test_author_note_goes_at_its_depth() -> None:
     history = make_history(8)
     prompt = assemble(history, author_note="[Keep it spooky.]", author_note_depth=2)

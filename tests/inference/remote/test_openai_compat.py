@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from galatea.inference.backend import Finished, GenerationEvent, GenerationRequest, TextDelta
+from galatea.inference.backend import (
+    Finished,
+    GenerationEvent,
+    GenerationRequest,
+    PromptMessage,
+    TextDelta,
+)
 from galatea.inference.errors import (
     BackendHTTPError,
     BackendTimeout,
@@ -194,6 +200,36 @@ async def test_the_chat_route_sends_one_message_and_reads_deltas() -> None:
     body = server.sent("/v1/chat/completions")[0]
     assert body["messages"] == [{"role": "user", "content": "Say hi"}]
     assert "prompt" not in body
+
+
+async def test_the_chat_route_sends_the_conversation_when_the_request_has_one() -> None:
+    server = FakeServer()
+    server.stream("POST", "/v1/chat/completions", sse(chat_chunk("*waves*", "stop")))
+    conversation = (
+        PromptMessage("system", "You are Wren, a lighthouse keeper."),
+        PromptMessage("user", "Ada: Hello?"),
+        PromptMessage("assistant", "Wren: Who goes there?"),
+        PromptMessage("user", "Ada: A friend."),
+    )
+    request = GenerationRequest("<|im_start|>system ... flattened", messages=conversation)
+    await collect(backend(server, "ollama", route="chat").stream(request))
+    body = server.sent("/v1/chat/completions")[0]
+    assert body["messages"] == [
+        {"role": "system", "content": "You are Wren, a lighthouse keeper."},
+        {"role": "user", "content": "Ada: Hello?"},
+        {"role": "assistant", "content": "Wren: Who goes there?"},
+        {"role": "user", "content": "Ada: A friend."},
+    ]
+
+
+async def test_the_completions_route_sends_the_text_even_when_messages_are_given() -> None:
+    server = FakeServer()
+    server.stream("POST", COMPLETIONS, sse(text_chunk("ok", "stop")))
+    request = GenerationRequest("the text", messages=(PromptMessage("user", "other"),))
+    await collect(backend(server, "vllm").stream(request))
+    body = server.sent(COMPLETIONS)[0]
+    assert body["prompt"] == "the text"
+    assert "messages" not in body
 
 
 async def test_token_prompts_go_where_they_are_understood_and_are_refused_elsewhere() -> None:

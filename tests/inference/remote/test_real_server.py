@@ -11,6 +11,7 @@ from galatea.inference.backend import (
     Finished,
     GenerationEvent,
     GenerationRequest,
+    PromptMessage,
     TextBackend,
     TextDelta,
 )
@@ -109,6 +110,20 @@ async def test_decoding_gives_back_the_text(build: Build) -> None:
     # This server leaves special tokens out of decoded text, so plain text only.
     for text in ("Hello, world!", "naïve café — 東京 🙂"):
         assert await tokenizer.decode(await tokenizer.encode(text)) == text
+
+
+async def test_the_chat_route_applies_the_models_template_to_the_conversation(
+    build: Build,
+) -> None:
+    conversation = (
+        PromptMessage("system", "You are Wren, a cheerful innkeeper."),
+        PromptMessage("user", "Describe your inn in two sentences."),
+    )
+    request = GenerationRequest("unused", GREEDY, max_tokens=16, messages=conversation)
+    texts, finished = await collect(build(route="chat").stream(request))
+    assert finished.error is None
+    # The server renders the same ChatML our completion prompt spells out by hand.
+    assert "".join(texts) == await greedy_text(build, max_tokens=16)
 
 
 async def test_a_stop_string_ends_the_reply_before_it(build: Build) -> None:

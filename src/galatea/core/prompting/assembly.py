@@ -38,6 +38,7 @@ from galatea.core.prompting.rendering import (
     Part,
     Segment,
     Turn,
+    chat_messages,
     render_turns,
     render_with_model_template,
 )
@@ -129,6 +130,7 @@ class _Fitted:
     segments: list[Segment]
     total: int
     start: int
+    turns: list[Turn]
 
 
 class _Assembly:
@@ -221,6 +223,7 @@ class _Assembly:
             history_kept=len(self.history) - fitted.start,
             examples_kept=len(examples),
             examples_total=examples_total,
+            messages=tuple(chat_messages(fitted.turns, merge=True)),
         )
 
     def _header(self, system: Part, story: Sequence[Part], examples: Sequence[Part]) -> Turn:
@@ -267,7 +270,7 @@ class _Assembly:
             text = "".join(s.text for s in segments)
             total = self.raw_counter.count(text)
             if total <= self.limit:
-                return _Fitted(text, segments, total, start)
+                return _Fitted(text, segments, total, start, arranged)
             if not turns or start == len(turns) - 1:
                 break
             # The parts undercounted the whole: ask the kept history to shrink by the excess,

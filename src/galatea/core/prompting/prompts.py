@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from galatea.core.lore_activation import LoreHit
-from galatea.core.prompting.rendering import Segment
+from galatea.core.prompting.rendering import ChatMessage, Segment
 
 
 @dataclass(slots=True, frozen=True)
@@ -38,6 +38,9 @@ class AssembledPrompt:
     history_kept: int
     examples_kept: int
     examples_total: int
+    messages: tuple[ChatMessage, ...] = ()
+    """The same prompt as chat messages without template markers, for a server that applies
+    its own chat template (neighbouring turns of one role merged)."""
 
     def tokens_by_label(self) -> dict[str, int]:
         """Tokens per section label, in order of first appearance."""

@@ -113,6 +113,25 @@ def _group(
     return groups
 
 
+def chat_messages(turns: Sequence[Turn], *, merge: bool = False) -> list[ChatMessage]:
+    """One chat message per turn, its parts joined by newlines; empty turns left out.
+
+    With `merge`, neighbouring turns of one role become one message (blank line between), for
+    servers whose chat templates insist that roles alternate.
+    """
+    messages: list[ChatMessage] = []
+    for turn in turns:
+        if not turn.parts:
+            continue
+        message = ChatMessage(_CHAT_ROLES[turn.role], "\n".join(part.text for part in turn.parts))
+        if merge and messages and messages[-1].role == message.role:
+            message = ChatMessage(message.role, messages[-1].content + "\n\n" + message.content)
+            messages[-1] = message
+        else:
+            messages.append(message)
+    return messages
+
+
 def render_with_model_template(
     renderer: ChatTemplateRenderer, turns: Sequence[Turn], *, open_last: bool = False
 ) -> list[Segment]:
@@ -122,11 +141,7 @@ def render_with_model_template(
     generation prompt. If the template changed a part's text so that it cannot be found, the
     whole prompt is one "rendered" segment.
     """
-    messages = [
-        ChatMessage(_CHAT_ROLES[turn.role], "\n".join(part.text for part in turn.parts))
-        for turn in turns
-        if turn.parts
-    ]
+    messages = chat_messages(turns)
     text = renderer.render(messages, add_generation_prompt=not open_last)
     if open_last and messages:
         # Leave the last reply open: cut the template's end-of-turn after its text.

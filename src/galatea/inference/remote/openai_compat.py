@@ -149,7 +149,7 @@ class OpenAICompatibleBackend:
         body: Body = {**dialect.extra_fields, **dialect.sampling_fields(request.sampling)}
         if isinstance(request.prompt, str):
             if endpoint.route == "chat":
-                body["messages"] = [{"role": "user", "content": request.prompt}]
+                body["messages"] = _chat_messages(request)
             else:
                 body["prompt"] = request.prompt
         elif endpoint.route == "chat" or not dialect.token_prompts:
@@ -299,3 +299,11 @@ def _count(value: object) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     return None
+
+
+def _chat_messages(request: GenerationRequest) -> list[dict[str, str]]:
+    """The conversation for a chat route: the request's messages, else its text as one turn."""
+    if request.messages:
+        return [{"role": m.role, "content": m.content} for m in request.messages]
+    assert isinstance(request.prompt, str)
+    return [{"role": "user", "content": request.prompt}]
