@@ -74,15 +74,26 @@ async def test_adult_characters_are_listed_only_when_asked_for(
     assert await _search(uow, owner_id=owner.id) == ["Tame"]
 
 
-async def test_text_search_matches_name_nickname_creator_and_tags_ignoring_case(
+async def test_text_search_matches_name_nickname_creator_tags_and_summary_ignoring_case(
     uow: SqlUnitOfWorkFactory, owner: User
 ) -> None:
     await add_character(uow, owner, "Captain Wren", creator="Ada")
     await add_character(uow, owner, "Moss", nickname="Wrenlet")
     await add_character(uow, owner, "Fern", tags=["wrenish"])
-    await add_character(uow, owner, "Oak", description="mentions wren only in the description")
-    assert sorted(await _search(uow, text="WREN")) == ["Captain Wren", "Fern", "Moss"]
+    await add_character(uow, owner, "Reed", creator_notes="A lighthouse keeper who loves WRENS.")
+    # Without creator notes the summary is the start of the description.
+    await add_character(uow, owner, "Oak", description="Oak watches wrens from the orchard.")
+    # Deep in a long definition is not what the library shows: no match there.
+    await add_character(uow, owner, "Elm", description="Elm is a tree. " * 30 + "A wren nests.")
+    assert sorted(await _search(uow, text="WREN")) == [
+        "Captain Wren",
+        "Fern",
+        "Moss",
+        "Oak",
+        "Reed",
+    ]
     assert await _search(uow, text="ada") == ["Captain Wren"]
+    assert await _search(uow, text="lighthouse keeper") == ["Reed"]
 
 
 async def test_text_search_treats_like_wildcards_as_plain_characters(

@@ -144,7 +144,7 @@ class CharacterRow(Base):
     name_key: Mapped[str] = mapped_column(SafeText)
     """The name case-folded, for sorting by name."""
     search_text: Mapped[str] = mapped_column(SafeText)
-    """Case-folded name, nickname, creator and tags, for text search."""
+    """Case-folded name, nickname, creator, tags and summary, for text search."""
     creator: Mapped[str] = mapped_column(SafeText)
     summary: Mapped[str] = mapped_column(SafeText)
     tags: Mapped[list[str]] = mapped_column(JSON)

@@ -54,7 +54,15 @@ def tag_key(tag: str) -> str:
 
 
 def _search_text(character: Character) -> str:
-    parts = [character.name, character.nickname or "", character.creator, *character.tags]
+    """What text search looks in: the name, nickname, creator and tags, and the summary the
+    library shows (not the whole definition, whose prompt text would make every search noisy)."""
+    parts = [
+        character.name,
+        character.nickname or "",
+        character.creator,
+        *character.tags,
+        _summary(character),
+    ]
     return "\n".join(part.casefold() for part in parts if part)
 
 
