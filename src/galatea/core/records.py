@@ -87,7 +87,7 @@ class CharacterQuery:
     """A page of the character library: what to match, how to order, which rows."""
 
     text: str | None = None
-    """Matched, case-insensitively, anywhere in the name, nickname, creator or tags."""
+    """Matched, case-insensitively, anywhere in the name, nickname, creator, tags or summary."""
     tag: str | None = None
     """Only characters with this tag (case-insensitive, whole tag)."""
     owner_id: str | None = None
