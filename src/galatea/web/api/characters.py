@@ -34,7 +34,8 @@ async def list_characters(
     viewer: Viewer,
     services: ServicesDep,
     q: Annotated[
-        str | None, Query(max_length=200, description="Text in name, tags, creator or the shown summary")
+        str | None,
+        Query(max_length=200, description="Text in name, tags, creator or the shown summary"),
     ] = None,
     tag: Annotated[str | None, Query(max_length=100)] = None,
     sort: CharacterSort = CharacterSort.NEW,
