@@ -222,6 +222,33 @@ async def test_the_chat_route_sends_the_conversation_when_the_request_has_one() 
     ]
 
 
+@pytest.mark.parametrize(
+    ("dialect", "fields"),
+    [
+        ("vllm", {"continue_final_message": True, "add_generation_prompt": False}),
+        ("aphrodite", {"continue_final_message": True, "add_generation_prompt": False}),
+        ("llamacpp", {}),  # llama.cpp's server extends a final assistant message by itself
+    ],
+)
+async def test_a_conversation_ending_with_the_reply_asks_to_continue_it(
+    dialect: str, fields: dict[str, bool]
+) -> None:
+    server = FakeServer()
+    route = "/v1/chat/completions"
+    server.stream("POST", route, sse(chat_chunk(" on", "stop")))
+    server.stream("POST", route, sse(chat_chunk("Hi", "stop")))
+    ending = (PromptMessage("user", "Go on."), PromptMessage("assistant", "And so it went"))
+    client = backend(server, dialect, route="chat")
+    await collect(client.stream(GenerationRequest("x", messages=ending)))
+    await collect(client.stream(GenerationRequest("x", messages=ending[:1])))
+    continued, fresh = server.sent(route)
+    assert {key: continued[key] for key in fields} == fields
+    for key in ("continue_final_message", "add_generation_prompt"):
+        assert key not in fresh
+        if key not in fields:
+            assert key not in continued
+
+
 async def test_the_completions_route_sends_the_text_even_when_messages_are_given() -> None:
     server = FakeServer()
     server.stream("POST", COMPLETIONS, sse(text_chunk("ok", "stop")))

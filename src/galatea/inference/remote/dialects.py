@@ -60,6 +60,10 @@ class Dialect:
     """Most stop strings the server accepts; the rest are applied client-side only."""
     extra_fields: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """Sent with every generation request."""
+    continue_fields: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """Sent on the chat route when the conversation ends with the assistant's message, so the
+    server extends that message instead of starting a new one. (llama.cpp's server does so by
+    itself; engines without a way to ask start a new message.)"""
     tokenizer_routes: tuple[TokenizerRoute, ...] = ()
     context_source: ContextSource = "none"
     check: Callable[[SamplingParams], str | None] = lambda _params: None
@@ -278,6 +282,11 @@ _MIROSTAT = frozenset({"mirostat_mode", "mirostat_tau", "mirostat_eta"})
 _OPENAI = frozenset({"temperature", "top_p", "frequency_penalty", "presence_penalty"})
 _VLLM = _OPENAI | _PENALTIES | {"top_k", "min_p", "logit_bias"}
 
+_CONTINUE_FINAL_MESSAGE = MappingProxyType(
+    {"continue_final_message": True, "add_generation_prompt": False}
+)
+"""vLLM's and Aphrodite's request fields for extending the last message (exclusive pair)."""
+
 DIALECTS: Mapping[str, Dialect] = MappingProxyType(
     {
         "openai": Dialect(
@@ -295,6 +304,7 @@ DIALECTS: Mapping[str, Dialect] = MappingProxyType(
             token_prompts=True,
             tokenizer_routes=(TOKENIZE,),
             context_source="models",
+            continue_fields=_CONTINUE_FINAL_MESSAGE,
         ),
         "aphrodite": Dialect(
             "aphrodite",
@@ -304,6 +314,7 @@ DIALECTS: Mapping[str, Dialect] = MappingProxyType(
             tokenizer_routes=(V1_TOKENIZE, TOKENIZE),
             context_source="models",
             check=_check_aphrodite,
+            continue_fields=_CONTINUE_FINAL_MESSAGE,
         ),
         "llamacpp": Dialect(
             "llamacpp",

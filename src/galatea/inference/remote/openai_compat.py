@@ -150,6 +150,8 @@ class OpenAICompatibleBackend:
         if isinstance(request.prompt, str):
             if endpoint.route == "chat":
                 body["messages"] = _chat_messages(request)
+                if body["messages"][-1]["role"] == "assistant":
+                    body.update(dialect.continue_fields)
             else:
                 body["prompt"] = request.prompt
         elif endpoint.route == "chat" or not dialect.token_prompts:
