@@ -231,6 +231,29 @@ async def test_deleting_asks_first_then_deletes(script: httpx.AsyncClient, alice
     assert (await alice.page(f"/characters/{created['id']}")).status_code == 404
 
 
+async def test_a_new_user_can_add_the_sample_character_and_chat_with_her(
+    alice: Browser, anonymous: Browser
+) -> None:
+    empty = await alice.page("/characters/mine")
+    assert "Add Wren to my characters" in empty.text
+    assert "Add Wren" not in (await anonymous.page("/library")).text
+    response = await alice.submit("/characters/sample")
+    assert response.status_code == 303
+    page = await alice.page(response.headers["location"])
+    assert "Saltmarrow" in page.text and 'action="/chats"' in page.text
+    mine = await alice.page("/characters/mine")
+    assert "Wren" in mine.text and "Add Wren" not in mine.text
+    # Private, like any import: not in the public library.
+    assert "Saltmarrow" not in (await anonymous.page("/library")).text
+
+
+async def test_adding_the_sample_character_needs_the_csrf_token(alice: Browser) -> None:
+    await alice.page("/characters/mine")
+    refused = await alice.client.post("/characters/sample", data={})
+    assert refused.status_code == 403
+    assert "0 characters" in (await alice.page("/characters/mine")).text
+
+
 async def test_importing_several_files_reports_on_each(alice: Browser) -> None:
     await alice.page("/characters/import")
     response = await alice.submit(

@@ -76,6 +76,20 @@ async def test_import_publish_list_and_open_with_the_stable_routes(
     assert opened.json()["first_mes"].startswith("You're the navigator?")
 
 
+async def test_the_sample_character_is_added_as_a_private_copy(
+    script: httpx.AsyncClient, bob: Browser, api_client: ApiClient
+) -> None:
+    added = await script.post("/api/v1/characters/sample")
+    assert added.status_code == 201, added.text
+    body = added.json()
+    assert (body["name"], body["visibility"], body["adult"]) == ("Wren", "private", False)
+    assert body["alternate_greetings"] and "Saltmarrow" in body["description"]
+    again = (await script.post("/api/v1/characters/sample")).json()
+    assert again["id"] != body["id"]  # each call is a copy the user may edit freely
+    other = await api_client("bob")
+    assert (await other.get(f"/api/v1/characters/{body['id']}")).status_code == 404
+
+
 async def test_every_export_format_downloads_the_stored_card(script: httpx.AsyncClient) -> None:
     imported = await _import(script, "card.charx")
     url = f"/api/v1/characters/{imported['id']}/export"

@@ -16,6 +16,7 @@ from pathlib import PurePath
 from galatea.core.records import CharacterRecord, Visibility
 from galatea.core.users import User
 from galatea.formats.cards import CardLimits, CardTooLargeError, NotACardError, sniff_container
+from galatea.formats.samples import SAMPLE_CARD_FILE, sample_card_bytes
 from galatea.services import access
 from galatea.services.cards import CardError, ImportedCard, export_card, import_card
 from galatea.services.characters import (
@@ -110,6 +111,12 @@ class CharacterFileService:
             else:
                 outcomes.append(ImportOutcome(upload.filename, details, tuple(warnings)))
         return outcomes
+
+    async def add_sample(self, user: User) -> CharacterDetails:
+        """Give the user their own private copy of the sample character, to chat with at once."""
+        upload = CardUpload(SAMPLE_CARD_FILE, sample_card_bytes())
+        details, _ = await self.import_one(user, upload)
+        return details
 
     async def import_one(
         self,

@@ -77,6 +77,12 @@ async def import_character(
     return CharacterPublic.of(details)
 
 
+@router.post("/sample", status_code=status.HTTP_201_CREATED)
+async def add_sample_character(user: CurrentUser, services: ServicesDep) -> CharacterPublic:
+    """Add a private copy of the sample character (Wren) to your characters."""
+    return CharacterPublic.of(await services.character_files.add_sample(user))
+
+
 @router.post("/import-batch")
 async def import_characters(
     files: Annotated[list[UploadFile], File(description="Card files")],

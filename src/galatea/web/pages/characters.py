@@ -78,6 +78,13 @@ async def import_cards(
     )
 
 
+@router.post("/sample")
+async def add_sample_character(user: CurrentUser, services: ServicesDep) -> Response:
+    """Copy the sample character into the user's characters and open its page."""
+    details = await services.character_files.add_sample(user)
+    return RedirectResponse(f"/characters/{details.id}", status_code=303)
+
+
 @router.get("/{character_id}")
 async def character_page(
     request: Request, character_id: str, viewer: Viewer, services: ServicesDep
