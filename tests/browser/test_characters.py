@@ -45,6 +45,17 @@ def test_sign_up_import_a_card_and_find_it_in_the_library(page: Page) -> None:
     assert_no_console_errors(page)
 
 
+def test_a_new_user_adds_the_sample_character_and_opens_a_chat(page: Page) -> None:
+    sign_up(page, "alice")
+    page.goto("/characters/mine")
+    page.get_by_role("button", name="Add Wren to my characters").click()
+    expect(page.get_by_role("heading", name="Wren")).to_be_visible()
+    page.get_by_role("button", name="Start chat").click()
+    expect(page.locator(".message").first).to_contain_text("lamplight spills onto the wet stones")
+    expect(page.get_by_placeholder(re.compile("Write as alice"))).to_be_visible()
+    assert_no_console_errors(page)
+
+
 def test_the_library_search_updates_in_place(page: Page, live_server: LiveServer) -> None:
     token = live_server.new_account("maker")
     with live_server.api(token) as api:
