@@ -123,6 +123,7 @@ class Services:
         except InferenceError as error:
             await self.database.dispose()
             raise StartupError(f"the text backends cannot be opened: {error.message}") from error
+        self.chat_turns.start()
 
     async def close(self) -> None:
         """Let running replies finish (for a grace period, then save them as interrupted),
@@ -247,6 +248,9 @@ def build_services(
         TurnPolicy(
             max_message_chars=chat_settings.max_message_chars,
             shutdown_grace_s=chat_settings.shutdown_grace_seconds,
+            draft_interval_s=chat_settings.draft_seconds,
+            draft_stale_s=chat_settings.draft_stale_seconds,
+            draft_sweep_s=chat_settings.draft_stale_seconds / 3,
         ),
         quotas=quotas,
     )

@@ -211,6 +211,19 @@ class ChatSettings(BaseModel):
         description="At shutdown, how long running replies may finish before they are cut "
         "(their text so far is saved, marked incomplete).",
     )
+    draft_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How often a running reply saves its text so far, so that a crashed "
+        "process loses at most this much of it.",
+    )
+    draft_stale_seconds: float = Field(
+        default=60.0,
+        ge=5,
+        description="A reply not heard from for this long belongs to a process that died; "
+        "its saved text becomes an incomplete message (checked every third of this time).",
+    )
     stream_keep_seconds: float = Field(
         default=60.0,
         ge=0,

@@ -145,3 +145,25 @@ class ChatTree:
             current = message.parent_id
         path.reverse()
         return path
+
+
+DraftKind = Literal["reply", "regenerate", "continue"]
+
+
+@dataclass(slots=True)
+class ReplyDraft:
+    """A reply still being written, saved as it grows: if the process dies, what was written
+    becomes an incomplete message instead of being lost."""
+
+    chat_id: str
+    kind: DraftKind
+    name: str
+    """The speaker's name, as the message will carry it."""
+    parent_id: str | None
+    """The message the new reply answers (reply, regenerate)."""
+    target_id: str | None
+    """The message being extended (continue)."""
+    text: str
+    started_at: datetime
+    updated_at: datetime
+    """Refreshed while the reply runs; a draft left unrefreshed belongs to a dead process."""

@@ -6,6 +6,10 @@ stops it. A chat runs one generation at a time (its reply stream is the claim); 
 is refused with Conflict. A user's message is committed before its generation can start, and
 only after the scheduler accepted the job: a busy server (QueueFull, 429) stores nothing, so
 the user can simply send again.
+
+A reply whose process dies mid-way leaves its draft behind (see `reply_jobs`); every process
+sweeps for drafts nobody refreshed for `draft_stale_s` and saves their text as incomplete
+messages, so a crash loses at most the last couple of seconds of a reply.
 """
 
 import asyncio
@@ -13,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from galatea.core.chats import Message
 from galatea.core.errors import DomainError
@@ -30,7 +35,14 @@ from galatea.services.metering import MeteredStream
 from galatea.services.ports import Clock, UnitOfWorkFactory
 from galatea.services.presets import chat_settings
 from galatea.services.quotas import QuotaService
-from galatea.services.reply_jobs import ReplyJob, ReplyOutcome, ShutdownFlag
+from galatea.services.reply_jobs import (
+    ReplyJob,
+    ReplyOutcome,
+    ShutdownFlag,
+    finish_task,
+    save_interrupted,
+    wait_for_event,
+)
 from galatea.services.reply_streams import ReplyStreamChannel, ReplyStreamHub, StreamBusy
 from galatea.services.turn_prompts import TurnKind, TurnPlan, new_user_message
 
@@ -49,6 +61,12 @@ class TurnPolicy:
     """At shutdown, how long running replies may still finish before they are cut."""
     stop_wait_s: float = 10.0
     """How long stopping waits for the stopped reply to be saved."""
+    draft_interval_s: float = 2.0
+    """How often a running reply writes its text so far to its draft (its sign of life)."""
+    draft_stale_s: float = 60.0
+    """A draft not refreshed for this long belongs to a process that died mid-reply."""
+    draft_sweep_s: float = 20.0
+    """How often each process looks for such drafts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +103,44 @@ class ChatTurns:
         self.quotas = quotas
         self._claims: dict[str, _Claim] = {}
         self._shutdown = ShutdownFlag()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeping_done = asyncio.Event()
         streams.on_stop(self._stop_asked_elsewhere)
+
+    def start(self) -> None:
+        """Begin sweeping, every `draft_sweep_s`, for replies cut off by a dead process."""
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(
+                self._sweep(), name="reply draft sweep"
+            )
+
+    async def recover_drafts(self) -> int:
+        """Save the text of replies whose process died (stale drafts) as incomplete messages;
+        returns how many were saved. Several processes may sweep at once: each draft is
+        claimed by exactly one."""
+        before = self._clock.now() - timedelta(seconds=self.policy.draft_stale_s)
+        async with self._uow(write=False) as uow:
+            drafts = await uow.reply_drafts.stale(before)
+        saved = 0
+        for draft in drafts:
+            if draft.chat_id in self._claims:
+                continue  # this process is still writing that reply
+            async with self._uow() as uow:
+                if not await uow.reply_drafts.claim(draft):
+                    continue
+                if await save_interrupted(uow, draft, self._clock.now()):
+                    saved += 1
+                await uow.commit()
+        return saved
+
+    async def _sweep(self) -> None:
+        while not await wait_for_event(self._sweeping_done, self.policy.draft_sweep_s):
+            try:
+                saved = await self.recover_drafts()
+                if saved:
+                    logger.info("saved %d replies cut off by a stopped process", saved)
+            except Exception:
+                logger.exception("sweeping reply drafts failed")
 
     async def send(self, user: User, chat_id: str, text: str) -> Turn:
         """Append the user's message and start the character's reply."""
@@ -190,6 +245,9 @@ class ChatTurns:
         """Shut down: let running replies finish for a grace period, then cut them (their
         text is saved as interrupted) and close the engines."""
         self._shutdown.set()
+        if self._sweeper is not None:
+            self._sweeping_done.set()
+            await finish_task(self._sweeper, self.policy.stop_wait_s)
         endings = [claim.ended for claim in self._claims.values()]
         if endings:
             await asyncio.wait(endings, timeout=self.policy.shutdown_grace_s)
@@ -290,7 +348,15 @@ class ChatTurns:
         written: ReplyStreamChannel = (
             stream if admission is None else MeteredStream(stream, job, admission)
         )
-        reply = ReplyJob(plan, job, written, self._uow, self._clock, shutting_down=self._shutdown)
+        reply = ReplyJob(
+            plan,
+            job,
+            written,
+            self._uow,
+            self._clock,
+            shutting_down=self._shutdown,
+            draft_interval=self.policy.draft_interval_s,
+        )
         claim.reply = reply
         if claim.stop_requested:
             job.cancel()

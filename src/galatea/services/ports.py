@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from galatea.core.billing import BillingEvent
-from galatea.core.chats import ChatTree, Message
+from galatea.core.chats import ChatTree, Message, ReplyDraft
 from galatea.core.json_types import JsonObject
 from galatea.core.records import (
     CharacterPage,
@@ -402,6 +402,26 @@ class BillingEventRepository(Protocol):
         ...
 
 
+class ReplyDraftRepository(Protocol):
+    """Drafts of replies being written, one per chat."""
+
+    async def save(self, draft: ReplyDraft) -> bool:
+        """Write the chat's draft; False when the chat no longer exists."""
+        ...
+
+    async def delete(self, chat_id: str) -> None:
+        """Forget the chat's draft."""
+        ...
+
+    async def stale(self, before: datetime, *, limit: int = 100) -> list[ReplyDraft]:
+        """Drafts not refreshed since `before`, oldest first."""
+        ...
+
+    async def claim(self, draft: ReplyDraft) -> bool:
+        """Remove this exact draft; False if it changed or is gone."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: repositories that share it, committed once or rolled back."""
 
@@ -425,6 +445,8 @@ class UnitOfWork(Protocol):
     def usage(self) -> UsageRepository: ...
     @property
     def billing_events(self) -> BillingEventRepository: ...
+    @property
+    def reply_drafts(self) -> ReplyDraftRepository: ...
 
     async def commit(self) -> None:
         """Make the changes durable."""

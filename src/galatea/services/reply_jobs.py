@@ -7,19 +7,26 @@ text: a finished reply as complete, any partial text as incomplete with the reas
 then `saved`, `error` and `done` close the stream. A failed new version of a reply is kept as
 a swipe but never replaces the version shown before.
 
+While a reply runs, its text so far is written to the chat's draft every couple of seconds
+(which also shows the reply is alive). The draft goes in the same transaction that saves the
+reply. A draft that stops being refreshed belongs to a process that died mid-reply:
+`save_interrupted` turns it into an incomplete message, as a clean shutdown would have.
+
 Why a reply ended early is told in words a user can act on (`failure_message`): a backend's
 own error text can hold internal addresses, credentials in URLs or pieces of the prompt, so it
 is logged, never shown. Only refusals we wrote ourselves (a prompt that does not fit, an
 unknown tier) pass their message through.
 """
 
+import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from galatea.core.chats import Message, MessageStatus
+from galatea.core.chats import DraftKind, Message, MessageStatus, ReplyDraft
 from galatea.core.json_types import JsonObject
 from galatea.formats.sillytavern_fields import record_generation
 from galatea.inference.backend import Finished, TextDelta
@@ -35,7 +42,7 @@ from galatea.inference.errors import (
 from galatea.inference.scheduling import Job, Queued, QueueFull, QueueTimeout, Started
 from galatea.services.chat_state import chat_persona
 from galatea.services.chat_views import message_data, view_message
-from galatea.services.ports import Clock, UnitOfWorkFactory
+from galatea.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from galatea.services.reply_streams import ReplyStreamChannel, StreamEvent
 from galatea.services.turn_prompts import SpeakerPrefix, TurnPlan
 
@@ -47,6 +54,10 @@ MAX_LORE_RECORDS = 200
 MAX_MESSAGE = 300
 """Longest error message shown for a refusal we wrote ourselves."""
 INTERRUPTED = "the server was shutting down, so the reply stopped; continue or regenerate it"
+DRAFT_INTERVAL_S = 2.0
+"""How often a running reply writes its text so far to its draft."""
+STOP_WAIT_S = 5.0
+"""How long a background writer may take to finish its write when asked to stop."""
 
 
 @dataclass(slots=True)
@@ -80,6 +91,7 @@ class ReplyJob:
         clock: Clock,
         *,
         shutting_down: "ShutdownFlag",
+        draft_interval: float = DRAFT_INTERVAL_S,
     ) -> None:
         self.plan = plan
         self.job = job
@@ -88,6 +100,9 @@ class ReplyJob:
         self._clock = clock
         self._shutdown = shutting_down
         self._timing = _Timing(submitted=time.perf_counter())
+        self._draft_interval = draft_interval
+        self._drafts: asyncio.Task[None] | None = None
+        self._drafts_done = asyncio.Event()
 
     async def run(self) -> ReplyOutcome:
         """Follow the job to its end, then save and report; never raises for a failed reply."""
@@ -100,6 +115,10 @@ class ReplyJob:
                     await self.stream.publish(StreamEvent("queued", {"position": event.position}))
                 elif isinstance(event, Started):
                     self._timing.started = event
+                    if self.plan.kind != "impersonate" and self._drafts is None:
+                        self._drafts = asyncio.get_running_loop().create_task(
+                            self._write_drafts(pieces), name=f"draft {self.plan.chat_id}"
+                        )
                     target = self.plan.target
                     started = {
                         "kind": self.plan.kind,
@@ -116,14 +135,49 @@ class ReplyJob:
                 rest = shaper.flush()
                 if rest:
                     await self._token(rest, pieces)
+            await self._stop_drafts()
             outcome = await self._finish(final or Finished("error"), "".join(pieces))
         except Exception:
+            # The draft stays: once stale, it is saved as an incomplete message.
             logger.exception("reply job for chat %s failed", self.plan.chat_id)
             outcome = ReplyOutcome("error", "".join(pieces), error="the reply could not be saved")
             await self._publish_end(outcome)
         finally:
+            await self._stop_drafts()
             await self.stream.close()
         return outcome
+
+    async def _write_drafts(self, pieces: list[str]) -> None:
+        """Write the text so far to the chat's draft every `draft_interval` (a reply shorter
+        than that never writes one)."""
+        plan = self.plan
+        kind = cast(DraftKind, plan.kind)  # never "impersonate": those keep no draft
+        started = self._clock.now()
+        while not await wait_for_event(self._drafts_done, self._draft_interval):
+            draft = ReplyDraft(
+                chat_id=plan.chat_id,
+                kind=kind,
+                name=plan.character.display_name,
+                parent_id=plan.parent_id,
+                target_id=plan.target.id if plan.continues and plan.target else None,
+                text="".join(pieces),
+                started_at=started,
+                updated_at=self._clock.now(),
+            )
+            try:
+                async with self._uow() as uow:
+                    await uow.reply_drafts.save(draft)
+                    await uow.commit()
+            except Exception:
+                # A missed draft costs only crash safety; the reply goes on.
+                logger.warning("the draft of chat %s could not be written", plan.chat_id)
+
+    async def _stop_drafts(self) -> None:
+        """Stop writing drafts; a write under way finishes first (cut only if it hangs)."""
+        task, self._drafts = self._drafts, None
+        if task is not None:
+            self._drafts_done.set()
+            await finish_task(task, STOP_WAIT_S)
 
     async def _token(self, text: str, pieces: list[str]) -> None:
         if self._timing.first_token is None:
@@ -164,15 +218,19 @@ class ReplyJob:
     async def _save(self, final: Finished, outcome: ReplyOutcome) -> JsonObject | None:
         plan = self.plan
         finished = outcome.reason in ("stop", "length")
-        if not finished and not outcome.text:
-            return None  # nothing was written: the chat stays as it was
         status: MessageStatus = "complete" if finished else "incomplete"
         async with self._uow() as uow:
+            # The saved reply replaces its draft in one transaction: never both, never neither.
+            await uow.reply_drafts.delete(plan.chat_id)
+            if not finished and not outcome.text:
+                await uow.commit()
+                return None  # nothing was written: the chat stays as it was
             if plan.kind == "continue":
                 target = plan.target
                 assert target is not None
                 message = await uow.chats.get_message(plan.chat_id, target.id)
                 if message is None:
+                    await uow.commit()
                     return None
                 message.text = target.text + outcome.text
                 message.status = status
@@ -282,6 +340,57 @@ class ReplyJob:
                 "sampling": {name: _plain(getattr(sampling, name)) for name in sampling.changed()},
             }
         return record
+
+
+async def wait_for_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait up to `seconds` for `event`; whether it was set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+    return event.is_set()
+
+
+async def finish_task(task: "asyncio.Task[None]", seconds: float) -> None:
+    """Let a background task that was asked to stop end by itself; cancel it if it hangs."""
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def save_interrupted(uow: UnitOfWork, draft: ReplyDraft, now: datetime) -> bool:
+    """Save the text of a reply whose process died as an incomplete message, as a clean
+    shutdown would have; False when there is nothing to save or nowhere to put it."""
+    if not draft.text:
+        return False
+    if draft.kind == "continue":
+        target = None
+        if draft.target_id is not None:
+            target = await uow.chats.get_message(draft.chat_id, draft.target_id)
+        if target is None:
+            return False
+        target.text += draft.text
+        target.status = "incomplete"
+        await uow.chats.update_message(draft.chat_id, target)
+    else:
+        message = Message(
+            role="character",
+            name=draft.name,
+            text=draft.text,
+            parent_id=draft.parent_id,
+            created_at=draft.started_at,
+            status="incomplete",
+        )
+        try:
+            # As with a failed new version, a regenerated one does not replace the one shown.
+            await uow.chats.add_message(draft.chat_id, message, select=draft.kind == "reply")
+        except LookupError:
+            return False  # its parent was deleted meanwhile
+    chat = await uow.chats.get(draft.chat_id)
+    if chat is not None:
+        chat.updated_at = now
+        await uow.chats.update(chat)
+    return True
 
 
 class ShutdownFlag:

@@ -314,6 +314,25 @@ class MessageRow(Base):
     """Data kept for export by SillyTavern's field names (see `Message.extra`)."""
 
 
+class ReplyDraftRow(Base):
+    """The text of a reply being written, one per chat, refreshed while the reply runs."""
+
+    __tablename__ = "reply_drafts"
+    __table_args__ = (_one_of("kind", ("reply", "regenerate", "continue")),)
+
+    chat_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(SafeText)
+    # Plain ids, no foreign keys: the messages may be deleted while the reply runs.
+    parent_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    target_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    text: Mapped[str] = mapped_column(SafeText)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
 class UsageDayRow(Base):
     """A user's metered use of the text generators on one UTC day (counts only grow)."""
 

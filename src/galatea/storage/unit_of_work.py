@@ -14,6 +14,7 @@ from galatea.storage.repositories.chats import SqlChatRepository
 from galatea.storage.repositories.credentials import SqlApiTokenRepository, SqlSessionRepository
 from galatea.storage.repositories.personas import SqlPersonaRepository
 from galatea.storage.repositories.presets import SqlPresetRepository
+from galatea.storage.repositories.reply_drafts import SqlReplyDraftRepository
 from galatea.storage.repositories.usage import SqlUsageRepository
 from galatea.storage.repositories.users import SqlUserRepository
 
@@ -63,6 +64,7 @@ class SqlUnitOfWork:
         self.presets = SqlPresetRepository(session)
         self.usage = SqlUsageRepository(session, dialect)
         self.billing_events = SqlBillingEventRepository(session)
+        self.reply_drafts = SqlReplyDraftRepository(session)
         return self
 
     async def commit(self) -> None:
