@@ -81,17 +81,19 @@ def test_serve_prints_the_address_and_serves_the_site(tmp_path: Path) -> None:
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
     )
     try:
         expected = f"Galatea is running at http://127.0.0.1:{port}/"
         output = ""
         deadline = time.monotonic() + 180  # generous: the machine may be busy
         assert process.stdout is not None
+        pipe = process.stdout.fileno()
         while expected not in output and time.monotonic() < deadline:
-            ready, _, _ = select.select([process.stdout], [], [], 1)
+            # Read the pipe itself: a buffered readline() could hold a second line that
+            # select() then never reports (the flake this test once had).
+            ready, _, _ = select.select([pipe], [], [], 1)
             if ready:
-                output += process.stdout.readline()
+                output += os.read(pipe, 65536).decode(errors="replace")
             assert process.poll() is None, output
         assert expected in output
         page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
