@@ -7,7 +7,6 @@ namespace).
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -40,16 +39,17 @@ def scripted() -> ScriptedBackend:
 
 @pytest.fixture
 async def chat_services(
-    database_url: str,
-    tmp_path: Path,
+    services_settings: Settings,
     clock: FakeClock,
     password_hasher: Argon2PasswordHasher,
     scripted: ScriptedBackend,
 ) -> AsyncIterator[Services]:
     """Every service on the test database, generating with the scripted backend."""
-    settings = Settings(database_url=database_url, data_dir=tmp_path / "data")
     wired = build_services(
-        settings, clock=clock, hasher=password_hasher, backends=[scripted_source(scripted)]
+        services_settings,
+        clock=clock,
+        hasher=password_hasher,
+        backends=[scripted_source(scripted)],
     )
     await wired.start()
     try:

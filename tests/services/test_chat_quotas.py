@@ -4,25 +4,23 @@ every reply is metered when it ends, and one that wrote nothing costs no message
 # ruff: noqa: F811  (fixtures come from chat_setup by name; test parameters reuse them)
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from galatea.bootstrap import Services, build_services
+from galatea.bootstrap import Services
 from galatea.config import Settings
 from galatea.core.usage import UsageCounts
 from galatea.inference.errors import BackendUnavailable
 from galatea.inference.scheduling import default_tiers
 from galatea.inference.scripted import ScriptedBackend, ScriptedFailure
-from galatea.services.passwords import Argon2PasswordHasher
 from galatea.services.quotas import QuotaExceeded
 from tests.conftest import FakeClock
 from tests.services.chat_setup import (  # noqa: F401
     Cast,
     cast,
+    chat_services,
     events_of,
-    scripted_source,
 )
 
 REPLY = "The ferns are lovely today."
@@ -34,29 +32,13 @@ def scripted() -> ScriptedBackend:
 
 
 @pytest.fixture
-async def chat_services(
-    database_url: str,
-    tmp_path: Path,
-    clock: FakeClock,
-    password_hasher: Argon2PasswordHasher,
-    scripted: ScriptedBackend,
-) -> AsyncIterator[Services]:
+def services_settings(database_url: str, tmp_path: Path) -> Settings:
     """The platform with a free tier of three messages a day."""
     tiers = default_tiers().to_mapping()
     tiers["free"]["messages_per_day"] = 3
     tiers_file = tmp_path / "tiers.json"
     tiers_file.write_text(json.dumps(tiers))
-    settings = Settings(
-        database_url=database_url, data_dir=tmp_path / "data", tiers_file=tiers_file
-    )
-    wired = build_services(
-        settings, clock=clock, hasher=password_hasher, backends=[scripted_source(scripted)]
-    )
-    await wired.start()
-    try:
-        yield wired
-    finally:
-        await wired.close()
+    return Settings(database_url=database_url, data_dir=tmp_path / "data", tiers_file=tiers_file)
 
 
 async def test_the_daily_allowance_is_checked_before_a_message_is_stored(

@@ -4,23 +4,21 @@ nothing: its stale draft becomes an incomplete message, saved by whichever proce
 # ruff: noqa: F811  (fixtures come from chat_setup by name; test parameters reuse them)
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from galatea.bootstrap import Services, build_services
+from galatea.bootstrap import Services
 from galatea.config import ChatSettings, Settings
 from galatea.core.chats import ReplyDraft
 from galatea.inference.scripted import ScriptedBackend
-from galatea.services.passwords import Argon2PasswordHasher
 from tests.conftest import FakeClock
 from tests.services.chat_setup import (  # noqa: F401
     Cast,
     cast,
+    chat_services,
     events_of,
-    scripted_source,
 )
 
 WORDS = " ".join(f"word{i}" for i in range(60))
@@ -32,27 +30,13 @@ def scripted() -> ScriptedBackend:
 
 
 @pytest.fixture
-async def chat_services(
-    database_url: str,
-    tmp_path: Path,
-    clock: FakeClock,
-    password_hasher: Argon2PasswordHasher,
-    scripted: ScriptedBackend,
-) -> AsyncIterator[Services]:
-    """Services whose replies write their draft every 0.05 s."""
-    settings = Settings(
+def services_settings(database_url: str, tmp_path: Path) -> Settings:
+    """Replies write their draft every 0.05 s."""
+    return Settings(
         database_url=database_url,
         data_dir=tmp_path / "data",
         chats=ChatSettings(draft_seconds=0.05),
     )
-    wired = build_services(
-        settings, clock=clock, hasher=password_hasher, backends=[scripted_source(scripted)]
-    )
-    await wired.start()
-    try:
-        yield wired
-    finally:
-        await wired.close()
 
 
 async def drafts(services: Services, clock: FakeClock) -> list[ReplyDraft]:
